@@ -1,0 +1,110 @@
+"""Why a refresh failed: rejected for good, or not possible right now."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..http import HttpErrorResponse, HttpRequest
+
+__all__ = [
+    "RefreshError",
+    "RefreshRejected",
+    "RefreshTimeout",
+    "RefreshUnavailable",
+    "as_refresh_error",
+]
+
+
+class RefreshError(Exception):
+    """The tokens could not be refreshed, so the request could not be retried.
+
+    `request` is the caller's request that waited on the refresh (each
+    waiter gets its own copy of the error); `response` is the token
+    endpoint's error response, when there was one. The message says what
+    went wrong and never quotes a token.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: HttpRequest | None = None,
+        response: HttpErrorResponse | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.request = request
+        self.response = response
+
+    def for_request(self, request: HttpRequest) -> RefreshError:
+        """The same failure, as told to the caller of `request`."""
+        copy = type(self)(str(self), request=request, response=self.response)
+        copy.__cause__ = self.__cause__
+        return copy
+
+
+class RefreshRejected(RefreshError):
+    """The authorization server refused the refresh token: sign in again.
+
+    Definitive: the stored tokens are cleared and `LoggedOut` is emitted.
+    """
+
+
+class RefreshUnavailable(RefreshError):
+    """The refresh could not be done now: network, 5xx, or a bad answer.
+
+    The tokens are kept; a later 401 tries again.
+    """
+
+
+class RefreshTimeout(RefreshUnavailable):
+    """The refresh did not finish within the service's `refresh_timeout`."""
+
+
+def as_refresh_error(error: BaseException) -> RefreshError:
+    """Classify whatever a refresher failed with.
+
+    A 401 from the token endpoint, or a 400 whose OAuth2 error is
+    `invalid_grant` (RFC 6749 section 5.2), means the refresh token is no
+    good: `RefreshRejected`. Anything else, a network failure, a 5xx, a
+    429 or a body that is not a token response, leaves the tokens as they
+    were: `RefreshUnavailable`.
+    """
+    if isinstance(error, RefreshError):
+        return error
+    if isinstance(error, HttpErrorResponse):
+        return _from_response(error)
+    failure = RefreshUnavailable(f"the token response was not usable: {error}")
+    failure.__cause__ = error
+    return failure
+
+
+def _from_response(response: HttpErrorResponse) -> RefreshError:
+    code = _oauth_error_code(response.error)
+    detail = f"{response.status} {response.status_text}".strip()
+    if code:
+        detail += f" ({code})"
+
+    failure: RefreshError
+    if response.status == 401 or (response.status == 400 and code == "invalid_grant"):
+        failure = RefreshRejected(
+            f"the token endpoint rejected the refresh token: {detail}",
+            response=response,
+        )
+    elif response.status == 0:
+        failure = RefreshUnavailable(
+            f"the token endpoint could not be reached: {response}", response=response
+        )
+    else:
+        failure = RefreshUnavailable(
+            f"the token endpoint failed: {detail}", response=response
+        )
+    failure.__cause__ = response
+    return failure
+
+
+def _oauth_error_code(body: object) -> str | None:
+    if isinstance(body, Mapping):
+        code = body.get("error")
+        if isinstance(code, str):
+            return code
+    return None
