@@ -198,14 +198,15 @@ class AuthService:
 
         def decide(_: abc.SchedulerBase | None) -> Observable[Generation]:
             with self._lock:
-                if not self._refresh_in_progress:
-                    current = self._current
-                    if current is None:
-                        self._start(None, request, next, reason=None)
-                    elif self.current() is None:
-                        self._start(current, request, next, reason="expired")
-                    else:
-                        return rx.of(current)
+                current = self._current
+                if self._refresh_in_progress:
+                    self._queue(request)
+                elif current is None:
+                    self._start(None, request, next, reason=None)
+                elif self.current() is None:
+                    self._start(current, request, next, reason="expired")
+                else:
+                    return rx.of(current)
             return self._settled().pipe(ops.map(partial(_generation_or_raise, request)))
 
         return rx.defer(decide)
@@ -241,8 +242,7 @@ class AuthService:
         """Where a 401'd request learns what to do; called under the lock."""
         current = self._current
         if self._refresh_in_progress:
-            self._emit(RequestQueued(time.monotonic(), request.id))
-            logger.debug("request #%s waits for the refresh in flight", request.id)
+            self._queue(request)
             return self._refresh_token_subject
 
         if current is not None and sent is not None and current.settled != sent.settled:
@@ -256,6 +256,12 @@ class AuthService:
 
         self._start(sent, request, next, reason="unauthorized")
         return self._refresh_token_subject
+
+    def _queue(self, request: HttpRequest) -> None:
+        # Waiting for the first read of the store is not worth an event.
+        if self._job is not None and self._job.reason is not None:
+            self._emit(RequestQueued(time.monotonic(), request.id))
+            logger.debug("request #%s waits for the refresh in flight", request.id)
 
     def _retry(
         self, request: HttpRequest, next: HttpHandler, state: _State

@@ -1,0 +1,1 @@
+"""Runnable examples of `rx_auth`: interceptors built from reactivex operators."""
