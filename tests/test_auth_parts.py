@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+import reactivex as rx
+from reactivex import Observable
 
 from rx_auth import (
     SKIP_AUTH,
@@ -17,6 +19,7 @@ from rx_auth import (
     AuthService,
     HttpClient,
     HttpErrorResponse,
+    HttpHandler,
     HttpRequest,
     JsonRefreshEndpoint,
     MemoryTokenStore,
@@ -304,3 +307,24 @@ def test_the_memory_store_keeps_saves_and_clears() -> None:
 
     assert asyncio.run(scenario()) == [Tokens("a"), Tokens("b"), None]
     assert SECRET_ACCESS not in repr(MemoryTokenStore(Tokens(SECRET_ACCESS)))
+
+
+def test_a_plain_function_serves_as_the_refresher() -> None:
+    calls: list[Tokens] = []
+
+    def refresh(tokens: Tokens, next: HttpHandler) -> Observable[Tokens]:
+        calls.append(tokens)
+        return rx.of(Tokens("fresh", "r-2"))
+
+    backend = HttpTestingBackend()
+    auth = AuthService(refresh, MemoryTokenStore(Tokens("stale", "r-1")))
+    client = HttpClient(backend, [AuthInterceptor(auth, allowed_origins=[API])])
+    results: list[Any] = []
+    client.get(f"{API}/user").subscribe(results.append)
+    backend.expect_one(f"{API}/user").flush(None, status=401)
+    retry = backend.expect_one(f"{API}/user")
+    assert retry.request.headers["Authorization"] == "Bearer fresh"
+    retry.flush({"ok": True})
+
+    assert results == [{"ok": True}]
+    assert calls == [Tokens("stale", "r-1")]
