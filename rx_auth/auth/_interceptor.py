@@ -7,11 +7,12 @@ from functools import partial
 from typing import final
 
 import reactivex as rx
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex import operators as ops
 from yarl import URL
 
 from ..http import HttpErrorResponse, HttpEvent, HttpHandler, HttpRequest
+from ..http._direct import Deferred, catch
 from ._service import AuthService, Generation
 from ._skip import SKIP_AUTH
 from ._tokens import authorize
@@ -51,11 +52,9 @@ class AuthInterceptor:
     ) -> Observable[HttpEvent]:
         if request.context.get(SKIP_AUTH) or not self._trusts(request.url):
             return next.handle(request)
-        return rx.defer(partial(self._send, request, next))
+        return Deferred(partial(self._send, request, next))
 
-    def _send(
-        self, request: HttpRequest, next: HttpHandler, _: abc.SchedulerBase | None
-    ) -> Observable[HttpEvent]:
+    def _send(self, request: HttpRequest, next: HttpHandler) -> Observable[HttpEvent]:
         sent_with = self._auth.current()
         if sent_with is None:  # store not read yet, or the token is expiring
             return self._auth.ready(request, next).pipe(
@@ -77,7 +76,7 @@ class AuthInterceptor:
                 )
             return rx.throw(error)
 
-        return next.handle(authorized).pipe(ops.catch(on_error))
+        return next.handle(authorized).pipe(catch(on_error))
 
     def _trusts(self, url: str) -> bool:
         try:

@@ -14,6 +14,7 @@ import aiohttp
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from ._direct import DirectObservable
 from ._events import (
     HttpDownloadProgressEvent,
     HttpErrorResponse,
@@ -179,7 +180,7 @@ class AiohttpBackend:
 
 
 @final
-class _AiohttpCall(Observable[HttpEvent]):
+class _AiohttpCall(DirectObservable[HttpEvent]):
     """One call, made when subscribed and cancelled when disposed."""
 
     def __init__(self, backend: AiohttpBackend, request: HttpRequest) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeAlias, final, overload
 from reactivex import Observable, abc
 
 from ._context import HttpContext
+from ._direct import DirectObservable
 from ._events import HttpEvent, HttpResponse
 from ._handler import HttpHandler, InterceptorLike, chain_interceptors
 from ._request import FormData, HeadersLike, HttpRequest, ParamsLike, ResponseType
@@ -147,7 +148,7 @@ class HttpClient:
 
 
 @final
-class _Exchange(Observable[Any]):
+class _Exchange(DirectObservable[Any]):
     """Runs the chain for one request at each subscription.
 
     The chain is entered inside `subscribe`, not when the observable is
