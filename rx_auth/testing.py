@@ -19,6 +19,7 @@ backend.verify()
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, final
@@ -79,7 +80,12 @@ class TestRequest:
         status_text: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer with `body`; a status outside 2xx fails the request."""
+        """Answer with `body`; a status outside 2xx fails the request.
+
+        The body reaches the caller as a server's would for the request's
+        `response_type`: as it is for `"json"`; for `"text"` and `"bytes"`,
+        a value that is not already text or bytes is sent as JSON.
+        """
         observer = self._take()
         text = status_text if status_text is not None else _REASONS.get(status, "")
         frozen = CIMultiDictProxy(CIMultiDict(headers or {}))
@@ -98,7 +104,8 @@ class TestRequest:
             observer.on_next(HttpHeaderResponse(status, text, url, frozen))
             if isinstance(body, bytes) and body:
                 observer.on_next(HttpDownloadProgressEvent(len(body), len(body), body))
-        observer.on_next(HttpResponse(status, text, url, frozen, body))
+        content = _as_response_type(body, self.request.response_type)
+        observer.on_next(HttpResponse(status, text, url, frozen, content))
         observer.on_completed()
 
     def error(self, error: Exception | None = None) -> None:
@@ -226,3 +233,12 @@ def _fits(
     if method is not None and method.upper() != request.method:
         return False
     return where is None or where(request)
+
+
+def _as_response_type(body: Any, response_type: str) -> Any:
+    if response_type == "text" and not isinstance(body, str):
+        return body.decode() if isinstance(body, bytes) else json.dumps(body)
+    if response_type == "bytes" and not isinstance(body, bytes):
+        text = body if isinstance(body, str) else json.dumps(body)
+        return text.encode()
+    return body

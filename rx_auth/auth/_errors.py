@@ -79,27 +79,41 @@ def as_refresh_error(error: BaseException) -> RefreshError:
 
 
 def _from_response(response: HttpErrorResponse) -> RefreshError:
-    code = _oauth_error_code(response.error)
-    detail = f"{response.status} {response.status_text}".strip()
-    if code:
-        detail += f" ({code})"
-
     failure: RefreshError
-    if response.status == 401 or (response.status == 400 and code == "invalid_grant"):
+    if _rejects_the_grant(response):
         failure = RefreshRejected(
-            f"the token endpoint rejected the refresh token: {detail}",
+            f"the token endpoint rejected the refresh token: {_detail(response)}",
             response=response,
         )
-    elif response.status == 0:
-        failure = RefreshUnavailable(
-            f"the token endpoint could not be reached: {response}", response=response
-        )
     else:
-        failure = RefreshUnavailable(
-            f"the token endpoint failed: {detail}", response=response
-        )
+        failure = RefreshUnavailable(_why_unavailable(response), response=response)
     failure.__cause__ = response
     return failure
+
+
+def _rejects_the_grant(response: HttpErrorResponse) -> bool:
+    code = _oauth_error_code(response.error)
+    return response.status == 401 or (
+        response.status == 400 and code == "invalid_grant"
+    )
+
+
+def _why_unavailable(response: HttpErrorResponse) -> str:
+    if response.status == 0:
+        return f"the token endpoint could not be reached: {response}"
+    if 200 <= response.status < 300:
+        return f"the token endpoint answered {response.status} with a body not JSON"
+    reason = f"the token endpoint failed: {_detail(response)}"
+    retry_after = response.headers.get("Retry-After")
+    if retry_after is not None and retry_after.strip().isdigit():
+        reason += f"; it asks to retry after {int(retry_after)} s"
+    return reason
+
+
+def _detail(response: HttpErrorResponse) -> str:
+    detail = f"{response.status} {response.status_text}".strip()
+    code = _oauth_error_code(response.error)
+    return f"{detail} ({code})" if code else detail
 
 
 def _oauth_error_code(body: object) -> str | None:

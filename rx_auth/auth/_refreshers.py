@@ -8,6 +8,7 @@ with the library: the OAuth2 grant and the JSON endpoint of the lesson.
 
 from __future__ import annotations
 
+import json
 import time
 from base64 import b64encode
 from collections.abc import Callable, Mapping
@@ -25,6 +26,9 @@ from ._tokens import Tokens
 __all__ = ["JsonRefreshEndpoint", "OAuth2RefreshTokenGrant", "Refresher"]
 
 Clock = Callable[[], float]
+
+# Token responses are a few hundred bytes; anything this large is not one.
+_MAX_RESPONSE = 64 * 1024
 
 
 class Refresher(Protocol):
@@ -144,18 +148,39 @@ def _exchange(
     clock: Clock,
     rename: Callable[[Any], Any] | None = None,
 ) -> Observable[Tokens]:
+    """Send `request` and read its answer as a token response."""
+
     def to_tokens(event: HttpEvent) -> Tokens:
         assert isinstance(event, HttpResponse)
-        body = rename(event.body) if rename else event.body
         try:
+            body = _parse(event.body)
+            if rename is not None:
+                body = rename(body)
             return Tokens.from_response(body, now=clock(), previous=previous)
         except ValueError as error:
             raise RefreshUnavailable(f"bad token response: {error}") from error
 
-    return next.handle(request).pipe(
+    # Read as text and parse here, so that an oversized or non-JSON answer
+    # is told apart from a JSON one of the wrong shape.
+    as_text = request.clone(response_type="text")
+    return next.handle(as_text).pipe(
         ops.filter(_is_response),
         ops.map(to_tokens),
     )
+
+
+def _parse(text: str) -> Any:
+    if len(text) > _MAX_RESPONSE:
+        raise ValueError(
+            f"the answer is too large ({len(text)} characters;"
+            f" a token response is under {_MAX_RESPONSE})"
+        )
+    if not text.strip():
+        raise ValueError("the answer is empty")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError("the answer is not JSON") from None
 
 
 def _is_response(event: HttpEvent) -> bool:
