@@ -12,6 +12,9 @@ Endpoints:
 - `POST /oauth/token`: the same, as an RFC 6749 refresh token grant.
 - `GET /api/user`, `/api/notifications`, `/api/settings`: need a valid
   bearer token, else `401`.
+- `GET /api/slow`: the same check, but the answer is held back until
+  `release_slow()` is called (or the server stops). A demo uses it to make
+  a `401` reach the client after a refresh the request never waited for.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ _API_ANSWERS: dict[str, dict[str, Any]] = {
     "notifications": {"unread": 3},
     "settings": {"theme": "dark"},
 }
+_SLOW_ANSWER: dict[str, Any] = {"report": "ready"}
 
 
 @dataclass
@@ -70,6 +74,7 @@ class AuthServer:
         self._refresh_live: set[str] = set()
         self._refresh_used: set[str] = set()
         self._stopping = asyncio.Event()
+        self._slow_released = asyncio.Event()
 
     def issue(self, *, expired: bool = False) -> Tokens:
         """Tokens as a sign-in would give them; `expired` ones are dead now."""
@@ -80,12 +85,17 @@ class AuthServer:
         """End every access token now, before its time (the client can't tell)."""
         self._access.clear()
 
+    def release_slow(self) -> None:
+        """Let `/api/slow` send the answers it holds, and answer at once from now."""
+        self._slow_released.set()
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/auth/refresh", self._json_refresh)
         app.router.add_post("/oauth/token", self._oauth_refresh)
         for name in _API_ANSWERS:
             app.router.add_get(f"/api/{name}", self._api)
+        app.router.add_get("/api/slow", self._slow_api)
         return app
 
     @asynccontextmanager
@@ -142,11 +152,21 @@ class AuthServer:
 
     async def _api(self, request: web.Request) -> web.Response:
         name = request.path.rsplit("/", 1)[-1]
+        return self._answer(request, _API_ANSWERS[name])
+
+    async def _slow_api(self, request: web.Request) -> web.Response:
+        # The token is judged on arrival, as it was sent; only the answer
+        # travels slowly, so a 401 can land after the client has refreshed.
+        answer = self._answer(request, _SLOW_ANSWER)
+        await _first_of(self._slow_released, self._stopping)
+        return answer
+
+    def _answer(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         if not self._authorized(request.headers.get("Authorization", "")):
             self.counters.api_unauthorized += 1
             return web.json_response({"error": "invalid_token"}, status=401)
         self.counters.api_ok += 1
-        return web.json_response(_API_ANSWERS[name])
+        return web.json_response(body)
 
     def _authorized(self, header: str) -> bool:
         scheme, _, token = header.partition(" ")
@@ -159,6 +179,16 @@ class AuthServer:
         self._access[access] = self._clock() + ttl
         self._refresh_live.add(refresh)
         return access, refresh
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until any of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def _oauth_error(code: str, status: int) -> web.Response:
