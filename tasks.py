@@ -1,11 +1,12 @@
 """The project's commands, for a machine that has nothing but python3 (3.11+).
 
-    python3 tasks.py demo     run the main example against a local server
+    python3 tasks.py demo     the lesson's race, narrated, against a local server
     python3 tasks.py test     lint, type-check and run the whole test suite
+    python3 tasks.py bench    the benchmarks (a few minutes; not part of test)
 
 Each command first makes (or refreshes) a virtual environment in `.venv`
 with the project and its tools installed, so a fresh clone needs no other
-step. Extra arguments after `test` go to pytest.
+step. Extra arguments go to the demo, to pytest or to the benchmarks.
 """
 
 from __future__ import annotations
@@ -85,7 +86,12 @@ def run(command: list[str]) -> int:
     return subprocess.run(command, cwd=ROOT, env=os.environ.copy()).returncode
 
 
-COMMANDS = {"demo": demo, "test": test}
+def bench(args: list[str]) -> int:
+    python = ensure_venv(VENV, ["-e", f"{ROOT}[dev,redis]"])
+    return run([python, "-m", "benchmarks", *args])
+
+
+COMMANDS = {"demo": demo, "test": test, "bench": bench}
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -5,11 +5,14 @@ The names follow Angular's `@angular/common/http` (`HttpClient`,
 Python wants it.
 """
 
+from typing import TYPE_CHECKING
+
 from .auth import (
     SKIP_AUTH,
     AuthEvent,
     AuthInterceptor,
     AuthService,
+    FileTokenStore,
     JsonRefreshEndpoint,
     LoggedOut,
     MemoryTokenStore,
@@ -26,6 +29,7 @@ from .auth import (
     RequestRetried,
     Tokens,
     TokenStore,
+    TokenStoreError,
 )
 from .http import (
     AiohttpBackend,
@@ -52,6 +56,7 @@ __all__ = [
     "AuthEvent",
     "AuthInterceptor",
     "AuthService",
+    "FileTokenStore",
     "HttpClient",
     "HttpContext",
     "HttpContextToken",
@@ -80,5 +85,18 @@ __all__ = [
     "RequestQueued",
     "RequestRetried",
     "TokenStore",
+    "TokenStoreError",
     "Tokens",
 ]
+
+if TYPE_CHECKING:
+    from .auth import RedisTokenStore as RedisTokenStore
+
+
+def __getattr__(name: str) -> object:
+    # Loaded on first use: RedisTokenStore needs the optional redis package.
+    if name == "RedisTokenStore":
+        from .auth import RedisTokenStore
+
+        return RedisTokenStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,7 @@ from rx_auth import (
     RefreshUnavailable,
     Tokens,
     TokenStore,
+    TokenStoreError,
 )
 from rx_auth.auth._errors import as_refresh_error
 from rx_auth.testing import HttpTestingBackend
@@ -190,6 +191,7 @@ def _http_error(status: int, body: object = None) -> HttpErrorResponse:
         (_http_error(500), RefreshUnavailable),
         (_http_error(0), RefreshUnavailable),
         (ValueError("not json"), RefreshUnavailable),
+        (TokenStoreError("tokens.json is not valid JSON"), RefreshUnavailable),
     ],
 )
 def test_failures_are_classified_as_rejected_or_unavailable(

@@ -377,3 +377,19 @@ def test_tokens_in_the_store_newer_than_the_failed_ones_are_used_unrefreshed() -
     assert h.refresh_calls() == []
     succeeded = [e for e in h.events if isinstance(e, RefreshSucceeded)]
     assert [s.refreshed for s in succeeded] == [False]
+
+
+def test_a_rejection_after_another_holder_saved_new_tokens_uses_them() -> None:
+    h = Harness()
+    outcome = h.get()
+    h.answer_401()
+    refresh = h.refresh_request()
+    # Another process took the lock after ours lapsed and saved new tokens;
+    # then the server refuses our copy of the rotated refresh token.
+    h.store._tokens = Tokens("theirs-access", "theirs-refresh")
+    refresh.flush({"error": "invalid_grant"}, status=400)
+    h.answer_ok()
+
+    assert outcome.values == [{"seen": "Bearer theirs-access"}]
+    assert h.auth.tokens == Tokens("theirs-access", "theirs-refresh")
+    assert not any(isinstance(e, LoggedOut) for e in h.events)

@@ -27,6 +27,8 @@ AUTH_NAMES = {
     "Tokens",
     "TokenStore",
     "MemoryTokenStore",
+    "FileTokenStore",
+    "TokenStoreError",
     "Refresher",
     "OAuth2RefreshTokenGrant",
     "JsonRefreshEndpoint",
@@ -64,3 +66,9 @@ def test_the_refresh_errors_form_one_tree() -> None:
 def test_the_testing_backend_is_importable() -> None:
     assert "HttpTestingBackend" in rx_auth.testing.__all__
     assert isinstance(rx_auth.testing.HttpTestingBackend(), rx_auth.HttpHandler)
+
+
+def test_the_redis_store_is_loaded_on_first_use() -> None:
+    assert "RedisTokenStore" not in rx_auth.__all__  # import * needs no redis
+    store_class = rx_auth.RedisTokenStore
+    assert store_class.__name__ == "RedisTokenStore"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..http import HttpErrorResponse, HttpRequest
+from ._persisted import TokenStoreError
 
 __all__ = [
     "RefreshError",
@@ -66,14 +67,18 @@ def as_refresh_error(error: BaseException) -> RefreshError:
     A 401 from the token endpoint, or a 400 whose OAuth2 error is
     `invalid_grant` (RFC 6749 section 5.2), means the refresh token is no
     good: `RefreshRejected`. Anything else, a network failure, a 5xx, a
-    429 or a body that is not a token response, leaves the tokens as they
-    were: `RefreshUnavailable`.
+    429, a body that is not a token response or a store that cannot be
+    read, leaves the tokens as they were: `RefreshUnavailable`.
     """
     if isinstance(error, RefreshError):
         return error
     if isinstance(error, HttpErrorResponse):
         return _from_response(error)
-    failure = RefreshUnavailable(f"the token response was not usable: {error}")
+    if isinstance(error, TokenStoreError):
+        failure = RefreshUnavailable(f"the token store failed: {error}")
+        failure.__cause__ = error
+        return failure
+    failure = RefreshUnavailable(f"the refresh failed: {type(error).__name__}: {error}")
     failure.__cause__ = error
     return failure
 

@@ -325,6 +325,11 @@ class AuthService:
             except Exception as error:
                 failure = as_refresh_error(error)
                 if isinstance(failure, RefreshRejected):
+                    # A holder that lost the lock (its loop stalled past a
+                    # lock timeout) may have saved newer tokens meanwhile.
+                    latest = await self.store.load()
+                    if latest is not None and latest != stored:
+                        return latest, False
                     await self.store.clear()
                 raise failure from error
             await self.store.save(fresh)
