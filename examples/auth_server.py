@@ -46,6 +46,7 @@ class Counters:
     """What the server saw."""
 
     refresh_calls: int = 0
+    refresh_failures_injected: int = 0
     reused_refresh_tokens: int = 0
     api_ok: int = 0
     api_unauthorized: int = 0
@@ -56,7 +57,9 @@ class AuthServer:
 
     `refresh_mode` says how refreshes are answered: `"rotate"` (normally),
     `"invalid_grant"` (every refresh token refused), `"unavailable"` (503)
-    or `"hang"` (no answer until the server stops).
+    or `"hang"` (no answer until the server stops). With
+    `fail_every_nth_refresh=n`, every n-th refresh call answers 503 before
+    looking at the token, as a briefly overloaded server would.
     """
 
     def __init__(
@@ -64,10 +67,12 @@ class AuthServer:
         *,
         access_ttl: float = 60.0,
         refresh_mode: RefreshMode = "rotate",
+        fail_every_nth_refresh: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.access_ttl = access_ttl
         self.refresh_mode: RefreshMode = refresh_mode
+        self.fail_every_nth_refresh = fail_every_nth_refresh
         self.counters = Counters()
         self._clock = clock
         self._access: dict[str, float] = {}  # token -> expiry on self._clock
@@ -131,7 +136,11 @@ class AuthServer:
         self.counters.refresh_calls += 1
         if self.refresh_mode == "hang":
             await self._stopping.wait()
-        if self.refresh_mode == "unavailable":
+        nth = self.fail_every_nth_refresh
+        injected = nth > 0 and self.counters.refresh_calls % nth == 0
+        if injected:
+            self.counters.refresh_failures_injected += 1
+        if self.refresh_mode == "unavailable" or injected:
             return web.json_response({"error": "temporarily_unavailable"}, status=503)
         if self.refresh_mode == "invalid_grant" or presented not in self._refresh_live:
             if presented in self._refresh_used:

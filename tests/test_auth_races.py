@@ -393,3 +393,50 @@ def test_a_rejection_after_another_holder_saved_new_tokens_uses_them() -> None:
     assert outcome.values == [{"seen": "Bearer theirs-access"}]
     assert h.auth.tokens == Tokens("theirs-access", "theirs-refresh")
     assert not any(isinstance(e, LoggedOut) for e in h.events)
+
+
+def test_a_token_living_less_than_the_skew_is_refreshed_halfway() -> None:
+    h = Harness(skew=30.0)
+    h.get()
+    h.answer_401()
+    h.refresh_request().flush({**NEW_BODY, "expires_in": 10})  # due at 5 s
+    h.answer_ok()
+
+    h.scheduler.advance_to(4.9)
+    h.get()
+    assert h.answer_ok() == 1
+    assert len(h.refresh_calls()) == 1
+
+    h.scheduler.advance_to(5.0)
+    h.get()
+    assert h.pending() == []
+    assert len(h.refresh_calls()) == 2
+
+
+def test_an_early_refresh_failing_for_now_sends_with_the_unexpired_token() -> None:
+    h = Harness(Tokens("old-access", "refresh-1", expires_at=20.0), skew=30.0)
+    outcome = h.get()
+    h.refresh_request().flush(None, status=503)
+
+    (pending,) = h.pending()
+    assert pending.request.headers["Authorization"] == "Bearer old-access"
+    h.answer_ok()
+    assert outcome.values == [{"seen": "Bearer old-access"}]
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "status", "body", "expected"),
+    [
+        (0.0, 503, None, RefreshUnavailable),  # expired already: nothing to send
+        (20.0, 400, {"error": "invalid_grant"}, RefreshRejected),
+    ],
+)
+def test_an_early_refresh_that_cannot_help_fails_the_request(
+    expires_at: float, status: int, body: object, expected: type[Exception]
+) -> None:
+    h = Harness(Tokens("old-access", "refresh-1", expires_at=expires_at), skew=30.0)
+    outcome = h.get()
+    h.refresh_request().flush(body, status=status)
+
+    assert type(outcome.error) is expected
+    assert h.pending() == []

@@ -42,7 +42,13 @@ from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 from reactivex.subject import BehaviorSubject, Subject
 
 from ..http import HttpEvent, HttpHandler, HttpRequest
-from ._errors import RefreshError, RefreshRejected, RefreshTimeout, as_refresh_error
+from ._errors import (
+    RefreshError,
+    RefreshRejected,
+    RefreshTimeout,
+    RefreshUnavailable,
+    as_refresh_error,
+)
 from ._events import (
     AuthEvent,
     LoggedOut,
@@ -69,11 +75,13 @@ class Generation:
     """The tokens in use, and how many refreshes had settled when they were.
 
     A request keeps the generation it was sent with; comparing it with the
-    current one tells a late 401 from a fresh one.
+    current one tells a late 401 from a fresh one. `refresh_at` is when the
+    tokens are refreshed before sending, or `None` if they do not expire.
     """
 
     tokens: Tokens | None
     settled: int
+    refresh_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +106,11 @@ _JobReason: TypeAlias = RefreshReason | None  # None: read the store first
 class _Job:
     """One refresh (or first read of the store), from start to outcome."""
 
-    __slots__ = ("reason", "running", "timer")
+    __slots__ = ("loaded", "reason", "running", "timer")
 
     def __init__(self, reason: _JobReason) -> None:
         self.reason = reason
+        self.loaded: Tokens | None = None  # what a first read found
         self.running: abc.DisposableBase | None = None
         self.timer: abc.DisposableBase | None = None
 
@@ -187,8 +196,7 @@ class AuthService:
         current = self._current
         if current is None:
             return None
-        tokens = current.tokens
-        if tokens is not None and tokens.expires_within(self._skew, now=self._clock()):
+        if current.refresh_at is not None and self._clock() >= current.refresh_at:
             return None
         return current
 
@@ -207,7 +215,7 @@ class AuthService:
                     self._start(current, request, next, reason="expired")
                 else:
                     return rx.of(current)
-            return self._settled().pipe(ops.map(partial(_generation_or_raise, request)))
+            return self._settled().pipe(ops.map(partial(self._send_with, request)))
 
         return rx.defer(decide)
 
@@ -263,6 +271,24 @@ class AuthService:
             self._emit(RequestQueued(time.monotonic(), request.id))
             logger.debug("request #%s waits for the refresh in flight", request.id)
 
+    def _send_with(self, request: HttpRequest, state: _State) -> Generation:
+        """The generation a request waiting in `ready` is sent with."""
+        if isinstance(state, _Ready):
+            return state.generation
+        assert isinstance(state, _Failed)
+        current = self._current
+        tokens = current.tokens if current else None
+        if (
+            isinstance(state.error, RefreshUnavailable)
+            and tokens is not None
+            and not tokens.expires_within(0.0, now=self._clock())
+        ):
+            # Refreshing early failed for now, but the token has not expired
+            # yet: send with it rather than fail a request that may succeed.
+            assert current is not None
+            return current
+        raise state.error.for_request(request)
+
     def _retry(
         self, request: HttpRequest, next: HttpHandler, state: _State
     ) -> Observable[HttpEvent]:
@@ -293,7 +319,7 @@ class AuthService:
         job = _Job(reason)
         self._job = job
         work = self._refresh_under_lock(
-            sent.tokens if sent else None, request, _SkippingAuth(next), reason
+            job, sent.tokens if sent else None, request, _SkippingAuth(next)
         )
         job.running = start_job(work, partial(self._finish, job))
         if self._job is job:  # a job that finished at once has nothing to time
@@ -303,15 +329,16 @@ class AuthService:
 
     async def _refresh_under_lock(
         self,
+        job: _Job,
         sent: Tokens | None,
         request: HttpRequest,
         next: HttpHandler,
-        reason: _JobReason,
     ) -> tuple[Tokens | None, bool]:
         """The job: the tokens to use, and whether a refresh call made them."""
         async with self.store.lock():
             stored = await self.store.load()
-            if reason is None:
+            if job.reason is None:
+                job.loaded = stored
                 if not self._expiring(stored):
                     return stored, False
                 self._announce_start(request, "expired")
@@ -376,15 +403,24 @@ class AuthService:
 
             state: _State
             if error is None:
-                self._current = Generation(tokens, settled)
+                due = self._refresh_due(tokens, just_issued=refreshed)
+                self._current = Generation(tokens, settled, due)
                 self._last_error = None
                 state = _Ready(self._current)
                 if refreshed or job.reason is not None:
                     self._announce_success(refreshed)
             else:
                 logged_out = isinstance(error, RefreshRejected)
-                kept = None if logged_out else (previous.tokens if previous else None)
-                self._current = Generation(kept, settled)
+                if previous is None and job.loaded is not None:
+                    previous = Generation(
+                        job.loaded, 0, self._refresh_due(job.loaded, just_issued=False)
+                    )
+                kept = None if logged_out else previous
+                self._current = Generation(
+                    kept.tokens if kept else None,
+                    settled,
+                    kept.refresh_at if kept else None,
+                )
                 self._last_error = error
                 state = _Failed(error)
                 had_tokens = previous is not None and previous.tokens is not None
@@ -411,6 +447,17 @@ class AuthService:
             self._emit(LoggedOut(now))
             logger.info("logged out: the refresh token was rejected")
 
+    def _refresh_due(self, tokens: Tokens | None, *, just_issued: bool) -> float | None:
+        """When to refresh `tokens` before sending with them."""
+        if tokens is None or tokens.expires_at is None:
+            return None
+        skew = self._skew
+        if just_issued:
+            # A token that lives less than the skew would otherwise be
+            # refreshed before every request: refresh it halfway instead.
+            skew = min(skew, (tokens.expires_at - self._clock()) / 2)
+        return tokens.expires_at - skew
+
     def _expiring(self, tokens: Tokens | None) -> bool:
         return tokens is not None and tokens.expires_within(
             self._skew, now=self._clock()
@@ -426,13 +473,6 @@ class AuthService:
 
     def _emit(self, event: AuthEvent) -> None:
         self._events.on_next(event)
-
-
-def _generation_or_raise(request: HttpRequest, state: _State) -> Generation:
-    if isinstance(state, _Failed):
-        raise state.error.for_request(request)
-    assert isinstance(state, _Ready)
-    return state.generation
 
 
 @final
