@@ -3,6 +3,7 @@
     python3 tasks.py demo     the lesson's race, narrated, against a local server
     python3 tasks.py test     lint, type-check and run the whole test suite
     python3 tasks.py bench    the benchmarks (a few minutes; not part of test)
+    python3 tasks.py soak     100,000 requests through expiries and failures
 
 Each command first makes (or refreshes) a virtual environment in `.venv`
 with the project and its tools installed, so a fresh clone needs no other
@@ -91,7 +92,12 @@ def bench(args: list[str]) -> int:
     return run([python, "-m", "benchmarks", *args])
 
 
-COMMANDS = {"demo": demo, "test": test, "bench": bench}
+def soak(args: list[str]) -> int:
+    python = ensure_venv(VENV, ["-e", f"{ROOT}[dev,redis]"])
+    return run([python, str(ROOT / "reliability" / "soak.py"), *args])
+
+
+COMMANDS = {"demo": demo, "test": test, "bench": bench, "soak": soak}
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
