@@ -11,7 +11,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.internal.exceptions import SequenceContainsNoElementsError
 
-from rx_auth.http._direct import Deferred, DirectObservable, catch
+from rx_auth.http._direct import Deferred, DirectObservable
+from rx_auth.http._operators import catch
 
 
 class Manual(DirectObservable[int]):

@@ -6,13 +6,12 @@ from collections.abc import Iterable
 from functools import partial
 from typing import final
 
-import reactivex as rx
 from reactivex import Observable
-from reactivex import operators as ops
 from yarl import URL
 
 from ..http import HttpErrorResponse, HttpEvent, HttpHandler, HttpRequest
-from ..http._direct import Deferred, catch
+from ..http._direct import Deferred
+from ..http._operators import catch, flat_map, throw
 from ._service import AuthService, Generation
 from ._skip import SKIP_AUTH
 from ._tokens import authorize
@@ -58,7 +57,7 @@ class AuthInterceptor:
         sent_with = self._auth.current()
         if sent_with is None:  # store not read yet, or the token is expiring
             return self._auth.ready(request, next).pipe(
-                ops.flat_map(partial(self._send_with, request, next))
+                flat_map(partial(self._send_with, request, next))
             )
         return self._send_with(request, next, sent_with)
 
@@ -74,7 +73,7 @@ class AuthInterceptor:
                 return self._auth.handle_401_error(
                     authorized, next, sent_with=sent_with
                 )
-            return rx.throw(error)
+            return throw(error)
 
         return next.handle(authorized).pipe(catch(on_error))
 

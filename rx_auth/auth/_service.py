@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeAlias, final
 
-import reactivex as rx
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 from reactivex.subject import BehaviorSubject, Subject
 
 from ..http import HttpEvent, HttpHandler, HttpRequest
+from ..http._direct import Deferred, subscribe_directly
+from ..http._operators import filter, flat_map, just, take, throw
 from ._errors import (
     RefreshError,
     RefreshRejected,
@@ -170,7 +170,7 @@ class AuthService:
         # so that neither two starts nor two outcomes can interleave.
         self._lock = threading.RLock()
         self._refresh_in_progress = False
-        self._refresh_token_subject = BehaviorSubject[_State](_REFRESHING)
+        self._refresh_token_subject = _StateSubject(_REFRESHING)
         self._current: Generation | None = None  # None until the store is read
         self._job: _Job | None = None
         self._last_error: RefreshError | None = None
@@ -204,7 +204,7 @@ class AuthService:
         """The generation to send `request` with, once the store is read and
         an expiring token refreshed (the same single flight as for a 401)."""
 
-        def decide(_: abc.SchedulerBase | None) -> Observable[Generation]:
+        def decide() -> Observable[Generation]:
             with self._lock:
                 current = self._current
                 if self._refresh_in_progress:
@@ -214,10 +214,14 @@ class AuthService:
                 elif self.current() is None:
                     self._start(current, request, next, reason="expired")
                 else:
-                    return rx.of(current)
-            return self._settled().pipe(ops.map(partial(self._send_with, request)))
+                    return just(current)
+            return self._refresh_token_subject.pipe(
+                filter(_is_settled),
+                take(1),
+                flat_map(partial(self._generation_for, request)),
+            )
 
-        return rx.defer(decide)
+        return Deferred(decide)
 
     def handle_401_error(
         self,
@@ -233,16 +237,16 @@ class AuthService:
         token; if it gets a 401 too, that error reaches the caller.
         """
 
-        def decide(_: abc.SchedulerBase | None) -> Observable[HttpEvent]:
+        def decide() -> Observable[HttpEvent]:
             with self._lock:
                 states = self._states_for(request, next, sent_with or self._current)
             return states.pipe(
-                ops.filter(_is_settled),
-                ops.take(1),
-                ops.flat_map(partial(self._retry, request, next)),
+                filter(_is_settled),
+                take(1),
+                flat_map(partial(self._retry, request, next)),
             )
 
-        return rx.defer(decide)
+        return Deferred(decide)
 
     def _states_for(
         self, request: HttpRequest, next: HttpHandler, sent: Generation | None
@@ -258,9 +262,9 @@ class AuthService:
             # answers this 401 too, and no new refresh is started.
             error = self._last_error
             if error is not None and current.tokens in (sent.tokens, None):
-                return rx.of(_Failed(error))
+                return just(_Failed(error))
             if current.tokens != sent.tokens:
-                return rx.of(_Ready(current))
+                return just(_Ready(current))
 
         self._start(sent, request, next, reason="unauthorized")
         return self._refresh_token_subject
@@ -271,10 +275,12 @@ class AuthService:
             self._emit(RequestQueued(time.monotonic(), request.id))
             logger.debug("request #%s waits for the refresh in flight", request.id)
 
-    def _send_with(self, request: HttpRequest, state: _State) -> Generation:
+    def _generation_for(
+        self, request: HttpRequest, state: _State
+    ) -> Observable[Generation]:
         """The generation a request waiting in `ready` is sent with."""
         if isinstance(state, _Ready):
-            return state.generation
+            return just(state.generation)
         assert isinstance(state, _Failed)
         current = self._current
         tokens = current.tokens if current else None
@@ -286,21 +292,18 @@ class AuthService:
             # Refreshing early failed for now, but the token has not expired
             # yet: send with it rather than fail a request that may succeed.
             assert current is not None
-            return current
-        raise state.error.for_request(request)
+            return just(current)
+        return throw(state.error.for_request(request))
 
     def _retry(
         self, request: HttpRequest, next: HttpHandler, state: _State
     ) -> Observable[HttpEvent]:
         if isinstance(state, _Failed):
-            return rx.throw(state.error.for_request(request))
+            return throw(state.error.for_request(request))
         assert isinstance(state, _Ready)
         self._emit(RequestRetried(time.monotonic(), request.id))
         logger.debug("request #%s is retried with the current token", request.id)
         return next.handle(authorize(request, state.generation.tokens))
-
-    def _settled(self) -> Observable[_State]:
-        return self._refresh_token_subject.pipe(ops.filter(_is_settled), ops.take(1))
 
     def _start(
         self,
@@ -473,6 +476,21 @@ class AuthService:
 
     def _emit(self, event: AuthEvent) -> None:
         self._events.on_next(event)
+
+
+class _StateSubject(BehaviorSubject[_State]):
+    """The service's `BehaviorSubject`, subscribed without reactivex's
+    trampoline: every waiting request subscribes to it."""
+
+    def subscribe(
+        self,
+        on_next: abc.ObserverBase[_State] | abc.OnNext[_State] | None = None,
+        on_error: abc.OnError | None = None,
+        on_completed: abc.OnCompleted | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        return subscribe_directly(self, on_next, on_error, on_completed, scheduler)
 
 
 @final

@@ -23,11 +23,10 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar, cast, final
 
 from reactivex import Observable, abc
-from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 from reactivex.internal import default_error, noop
 from reactivex.internal.exceptions import SequenceContainsNoElementsError
 
-__all__ = ["Deferred", "DirectObservable", "catch"]
+__all__ = ["Deferred", "DirectObservable", "subscribe_directly"]
 
 T = TypeVar("T")
 
@@ -43,12 +42,7 @@ class DirectObservable(Observable[T]):
         *,
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
-        guard: _Guard[T] = _Guard(on_next, on_error, on_completed)
-        try:
-            guard.attach(self._subscribe_core(guard, scheduler))
-        except Exception as error:
-            guard.on_error(error)
-        return guard
+        return subscribe_directly(self, on_next, on_error, on_completed, scheduler)
 
     def __await__(self) -> Generator[Any, None, T]:
         """The last value, as `await` gives for any observable."""
@@ -57,6 +51,26 @@ class DirectObservable(Observable[T]):
         subscription = self.subscribe(_Settle(future, loop))
         future.add_done_callback(lambda _: subscription.dispose())
         return (yield from future)
+
+
+def subscribe_directly(
+    source: Observable[T],
+    on_next: abc.ObserverBase[T] | abc.OnNext[T] | None,
+    on_error: abc.OnError | None,
+    on_completed: abc.OnCompleted | None,
+    scheduler: abc.SchedulerBase | None,
+) -> abc.DisposableBase:
+    """Subscribe to `source` through its `_subscribe_core`, guarded.
+
+    For `DirectObservable`s, and for a subject whose subscription is on
+    every waiting request's path.
+    """
+    guard: _Guard[T] = _Guard(on_next, on_error, on_completed)
+    try:
+        guard.attach(source._subscribe_core(guard, scheduler))
+    except Exception as error:
+        guard.on_error(error)
+    return guard
 
 
 @final
@@ -75,59 +89,6 @@ class Deferred(DirectObservable[T]):
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
         return self._factory().subscribe(observer, scheduler=scheduler)
-
-
-def catch(
-    handler: Callable[[Exception, Observable[T]], Observable[T]],
-) -> Callable[[Observable[T]], Observable[T]]:
-    """`reactivex.operators.catch`, for an observable on every request's path.
-
-    On an error from the source, subscribes to what `handler(error, source)`
-    returns instead; a handler that raises fails with what it raised.
-    """
-
-    def operator(source: Observable[T]) -> Observable[T]:
-        return _Catch(source, handler)
-
-    return operator
-
-
-@final
-class _Catch(DirectObservable[T]):
-    __slots__ = ("_handler", "_source")
-
-    def __init__(
-        self,
-        source: Observable[T],
-        handler: Callable[[Exception, Observable[T]], Observable[T]],
-    ) -> None:
-        super().__init__()
-        self._source = source
-        self._handler = handler
-
-    def _subscribe_core(
-        self,
-        observer: abc.ObserverBase[T],
-        scheduler: abc.SchedulerBase | None = None,
-    ) -> abc.DisposableBase:
-        subscription = SerialDisposable()
-
-        def on_error(error: Exception) -> None:
-            try:
-                fallback = self._handler(error, self._source)
-            except Exception as failure:
-                observer.on_error(failure)
-                return
-            subscription.disposable = fallback.subscribe(observer, scheduler=scheduler)
-
-        # The source may fail while being subscribed: hold its place first,
-        # so that its subscription cannot replace the fallback's.
-        first = SingleAssignmentDisposable()
-        subscription.disposable = first
-        first.disposable = self._source.subscribe(
-            observer.on_next, on_error, observer.on_completed, scheduler=scheduler
-        )
-        return subscription
 
 
 @final
@@ -168,12 +129,21 @@ class _Guard(abc.ObserverBase[T], abc.DisposableBase, Generic[T]):
     def on_error(self, error: Exception) -> None:
         if not self._stopped:
             self._stopped = True
-            self._on_error(error)
+            on_error = self._on_error
+            self._forget_observer()
+            on_error(error)
 
     def on_completed(self) -> None:
         if not self._stopped:
             self._stopped = True
-            self._on_completed()
+            on_completed = self._on_completed
+            self._forget_observer()
+            on_completed()
+
+    def _forget_observer(self) -> None:
+        # Nothing more will be delivered: let the observer, and the cycles
+        # it may close through the source, go without the garbage collector.
+        self._on_next = self._on_error = self._on_completed = noop
 
     def attach(self, inner: abc.DisposableBase) -> None:
         if self._disposed:
