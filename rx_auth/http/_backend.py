@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, final
 
 import aiohttp
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 
-from ._direct import DirectObservable
+from ._direct import Call, DirectObservable
 from ._events import (
     HttpDownloadProgressEvent,
     HttpErrorResponse,
@@ -197,7 +196,7 @@ class _AiohttpCall(DirectObservable[HttpEvent]):
         call = self._backend._send(self._request, observer)
         if _running_loop() is loop:
             task = loop.create_task(call)
-            return Disposable(lambda: _cancel(loop, task))
+            return Call(partial(_cancel, loop, task))
         try:
             future = asyncio.run_coroutine_threadsafe(call, loop)
         except RuntimeError:  # the loop is closed: the call will never run
@@ -205,7 +204,7 @@ class _AiohttpCall(DirectObservable[HttpEvent]):
             raise
         # Cancelling this future cancels the task on its own loop, safely
         # from any thread.
-        return Disposable(lambda: _cancel_future(future))
+        return Call(future.cancel)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -220,10 +219,6 @@ def _cancel(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
         task.cancel()
     elif not loop.is_closed():
         loop.call_soon_threadsafe(task.cancel)
-
-
-def _cancel_future(future: concurrent.futures.Future[None]) -> None:
-    future.cancel()
 
 
 async def _open_session(options: dict[str, Any]) -> aiohttp.ClientSession:

@@ -170,13 +170,26 @@ class _Exchange(DirectObservable[Any]):
         events = self._handler.handle(self._request)
         if self._observe == "events":
             return events.subscribe(observer, scheduler=scheduler)
+        pick = _Pick(observer, take_body=self._observe == "body")
+        return events.subscribe(pick, scheduler=scheduler)
 
-        take_body = self._observe == "body"
 
-        def on_next(event: HttpEvent) -> None:
-            if isinstance(event, HttpResponse):
-                observer.on_next(event.body if take_body else event)
+@final
+class _Pick(abc.ObserverBase[HttpEvent]):
+    """Passes on the response, or its body, and nothing of the other events."""
 
-        return events.subscribe(
-            on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-        )
+    __slots__ = ("_downstream", "_take_body")
+
+    def __init__(self, downstream: abc.ObserverBase[Any], *, take_body: bool) -> None:
+        self._downstream = downstream
+        self._take_body = take_body
+
+    def on_next(self, event: HttpEvent) -> None:
+        if isinstance(event, HttpResponse):
+            self._downstream.on_next(event.body if self._take_body else event)
+
+    def on_error(self, error: Exception) -> None:
+        self._downstream.on_error(error)
+
+    def on_completed(self) -> None:
+        self._downstream.on_completed()

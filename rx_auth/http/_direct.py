@@ -19,20 +19,37 @@ than through `to_future` and a scheduler.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar, cast, final
+from typing import Any, Final, Generic, TypeVar, cast, final
 
 from reactivex import Observable, abc
 from reactivex.internal import default_error, noop
 from reactivex.internal.exceptions import SequenceContainsNoElementsError
 
-__all__ = ["Deferred", "DirectObservable", "subscribe_directly"]
+__all__ = [
+    "NOTHING_TO_DISPOSE",
+    "Call",
+    "Deferred",
+    "DirectObservable",
+    "subscribe_directly",
+]
 
 T = TypeVar("T")
 
 
 class DirectObservable(Observable[T]):
     """An observable whose `subscribe` calls `_subscribe_core` directly."""
+
+    def __init__(self) -> None:
+        # Not Observable.__init__: it gives every observable a lock that only
+        # a few operators (delay, amb) ever take. `lock` makes it on demand.
+        pass
+
+    @property
+    def lock(self) -> threading.RLock:  # type: ignore[override]
+        lock: threading.RLock = self.__dict__.setdefault("_lock", threading.RLock())
+        return lock
 
     def subscribe(
         self,
@@ -71,6 +88,24 @@ def subscribe_directly(
     except Exception as error:
         guard.on_error(error)
     return guard
+
+
+@final
+class Call(abc.DisposableBase):
+    """A subscription whose `dispose` calls `action` once."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], object] | None = None) -> None:
+        self._action = action
+
+    def dispose(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
+NOTHING_TO_DISPOSE: Final = Call()
 
 
 @final

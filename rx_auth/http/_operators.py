@@ -20,13 +20,8 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, final
 
 from reactivex import Observable, abc
-from reactivex.disposable import (
-    Disposable,
-    SerialDisposable,
-    SingleAssignmentDisposable,
-)
 
-from ._direct import DirectObservable
+from ._direct import NOTHING_TO_DISPOSE, DirectObservable
 
 __all__ = ["catch", "filter", "flat_map", "just", "take", "throw"]
 
@@ -104,7 +99,7 @@ class _Just(DirectObservable[T]):
     ) -> abc.DisposableBase:
         observer.on_next(self._value)
         observer.on_completed()
-        return Disposable()
+        return NOTHING_TO_DISPOSE
 
 
 @final
@@ -121,7 +116,7 @@ class _Throw(DirectObservable[Any]):
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
         observer.on_error(self._error)
-        return Disposable()
+        return NOTHING_TO_DISPOSE
 
 
 @final
@@ -397,21 +392,74 @@ class _Catch(DirectObservable[T]):
     def _subscribe_core(
         self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        subscription = SerialDisposable()
+        rescue = _Rescue(observer, self._source, self._handler, scheduler)
+        rescue.attach_first(self._source.subscribe(rescue, scheduler=scheduler))
+        return rescue
 
-        def on_error(error: Exception) -> None:
-            try:
-                fallback = self._handler(error, self._source)
-            except Exception as failure:
-                observer.on_error(failure)
-                return
-            subscription.disposable = fallback.subscribe(observer, scheduler=scheduler)
 
-        # The source may fail while being subscribed: hold its place first,
-        # so that its subscription cannot replace the fallback's.
-        first = SingleAssignmentDisposable()
-        subscription.disposable = first
-        first.disposable = self._source.subscribe(
-            observer.on_next, on_error, observer.on_completed, scheduler=scheduler
-        )
-        return subscription
+@final
+class _Rescue(abc.ObserverBase[T], abc.DisposableBase, Generic[T]):
+    """Watches the source, and on its error switches to the handler's answer."""
+
+    __slots__ = (
+        "_current",
+        "_disposed",
+        "_downstream",
+        "_handler",
+        "_scheduler",
+        "_source",
+        "_switched",
+    )
+
+    def __init__(
+        self,
+        downstream: abc.ObserverBase[T],
+        source: Observable[T],
+        handler: Callable[[Exception, Observable[T]], Observable[T]],
+        scheduler: abc.SchedulerBase | None,
+    ) -> None:
+        self._downstream = downstream
+        self._source = source
+        self._handler = handler
+        self._scheduler = scheduler
+        self._current: abc.DisposableBase | None = None
+        self._switched = False
+        self._disposed = False
+
+    def attach_first(self, subscription: abc.DisposableBase) -> None:
+        # The source may have failed while being subscribed, and the
+        # handler's answer taken its place already.
+        if self._switched:
+            subscription.dispose()
+        else:
+            self._hold(subscription)
+
+    def on_next(self, value: T) -> None:
+        self._downstream.on_next(value)
+
+    def on_completed(self) -> None:
+        self._downstream.on_completed()
+
+    def on_error(self, error: Exception) -> None:
+        self._switched = True
+        if self._disposed:
+            return
+        try:
+            fallback = self._handler(error, self._source)
+        except Exception as failure:
+            self._downstream.on_error(failure)
+            return
+        self._hold(fallback.subscribe(self._downstream, scheduler=self._scheduler))
+
+    def dispose(self) -> None:
+        self._disposed = True
+        current, self._current = self._current, None
+        if current is not None:
+            current.dispose()
+
+    def _hold(self, subscription: abc.DisposableBase) -> None:
+        # Set, then look: a dispose from another thread either sees this
+        # subscription or is seen here.
+        self._current = subscription
+        if self._disposed:
+            self.dispose()
