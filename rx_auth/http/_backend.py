@@ -144,13 +144,23 @@ class AiohttpBackend:
                     raw = await self._read_reporting(request, response, observer)
                 else:
                     raw = await response.read()
-            result = _to_result(request, response, raw)
-        except HttpErrorResponse as failure:
-            observer.on_error(failure)
         except _NETWORK_ERRORS as cause:
             observer.on_error(no_response(request, cause))
+            return
         except Exception as error:  # a body aiohttp cannot send, and the like
             observer.on_error(error)
+            return
+
+        # Built, not raised: a raised error would carry a traceback, and with
+        # it this frame and the whole response, for as long as anyone holds
+        # the error (a request waiting for a refresh holds its 401).
+        try:
+            result = _to_result(request, response, raw)
+        except Exception as error:
+            observer.on_error(error)
+            return
+        if isinstance(result, HttpErrorResponse):
+            observer.on_error(result)
         else:
             observer.on_next(result)
             observer.on_completed()
@@ -227,12 +237,12 @@ async def _open_session(options: dict[str, Any]) -> aiohttp.ClientSession:
 
 def _to_result(
     request: HttpRequest, response: aiohttp.ClientResponse, raw: bytes
-) -> HttpResponse[Any]:
-    """The parsed 2xx response, or raise the `HttpErrorResponse` to send."""
+) -> HttpResponse[Any] | HttpErrorResponse:
+    """The parsed 2xx response, or the `HttpErrorResponse` to fail with."""
     status_text = response.reason or ""
     url = str(response.url)
     if not 200 <= response.status < 300:
-        raise HttpErrorResponse(
+        return HttpErrorResponse(
             request,
             status=response.status,
             status_text=status_text,
@@ -254,7 +264,8 @@ def _to_result(
             error=raw.decode("utf-8", "replace"),
             reason=f"the {response.status} body is not valid {request.response_type}",
         )
-        raise failure from cause
+        failure.__cause__ = cause
+        return failure
     return HttpResponse(response.status, status_text, url, response.headers, body)
 
 

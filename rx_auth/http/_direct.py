@@ -130,14 +130,7 @@ class Deferred(DirectObservable[T]):
 class _Guard(abc.ObserverBase[T], abc.DisposableBase, Generic[T]):
     """The observer a source sees, and the subscription its caller holds."""
 
-    __slots__ = (
-        "_disposed",
-        "_inner",
-        "_on_completed",
-        "_on_error",
-        "_on_next",
-        "_stopped",
-    )
+    __slots__ = ("_disposed", "_inner", "_observer")
 
     def __init__(
         self,
@@ -145,40 +138,31 @@ class _Guard(abc.ObserverBase[T], abc.DisposableBase, Generic[T]):
         on_error: abc.OnError | None,
         on_completed: abc.OnCompleted | None,
     ) -> None:
+        observer: abc.ObserverBase[T] | None
         if isinstance(on_next, abc.ObserverBase) or hasattr(on_next, "on_next"):
-            observer: Any = on_next
-            on_next = observer.on_next
-            on_error = observer.on_error
-            on_completed = observer.on_completed
-        self._on_next: abc.OnNext[T] = cast("abc.OnNext[T]", on_next or noop)
-        self._on_error: abc.OnError = on_error or default_error
-        self._on_completed: abc.OnCompleted = on_completed or noop
-        self._stopped = False
+            observer = cast("abc.ObserverBase[T]", on_next)
+        else:
+            observer = _Callbacks(on_next, on_error, on_completed)
+        self._observer: abc.ObserverBase[T] | None = observer  # None once stopped
         self._disposed = False
         self._inner: abc.DisposableBase | None = None
 
     def on_next(self, value: T) -> None:
-        if not self._stopped:
-            self._on_next(value)
+        observer = self._observer
+        if observer is not None:
+            observer.on_next(value)
 
     def on_error(self, error: Exception) -> None:
-        if not self._stopped:
-            self._stopped = True
-            on_error = self._on_error
-            self._forget_observer()
-            on_error(error)
+        # Let go of the observer first: nothing more will be delivered, and
+        # the cycles it may close through the source need no collector.
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.on_error(error)
 
     def on_completed(self) -> None:
-        if not self._stopped:
-            self._stopped = True
-            on_completed = self._on_completed
-            self._forget_observer()
-            on_completed()
-
-    def _forget_observer(self) -> None:
-        # Nothing more will be delivered: let the observer, and the cycles
-        # it may close through the source, go without the garbage collector.
-        self._on_next = self._on_error = self._on_completed = noop
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.on_completed()
 
     def attach(self, inner: abc.DisposableBase) -> None:
         if self._disposed:
@@ -187,11 +171,37 @@ class _Guard(abc.ObserverBase[T], abc.DisposableBase, Generic[T]):
             self._inner = inner
 
     def dispose(self) -> None:
-        self._stopped = True
+        self._observer = None
         self._disposed = True
         inner, self._inner = self._inner, None
         if inner is not None:
             inner.dispose()
+
+
+@final
+class _Callbacks(abc.ObserverBase[T], Generic[T]):
+    """An observer made of the callbacks given to `subscribe`."""
+
+    __slots__ = ("_on_completed", "_on_error", "_on_next")
+
+    def __init__(
+        self,
+        on_next: abc.OnNext[T] | None,
+        on_error: abc.OnError | None,
+        on_completed: abc.OnCompleted | None,
+    ) -> None:
+        self._on_next: abc.OnNext[T] = on_next or noop
+        self._on_error: abc.OnError = on_error or default_error
+        self._on_completed: abc.OnCompleted = on_completed or noop
+
+    def on_next(self, value: T) -> None:
+        self._on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        self._on_error(error)
+
+    def on_completed(self) -> None:
+        self._on_completed()
 
 
 @final

@@ -275,7 +275,7 @@ class _Merge(abc.ObserverBase[T], abc.DisposableBase, Generic[T, R]):
         self._mapper = mapper
         self._scheduler = scheduler
         self._lock = threading.Lock()
-        self._inners: set[_Inner[R]] = set()
+        self._inners: list[_Inner[R]] = []  # mostly one
         self._source_done = False
         self._stopped = False
         self._upstream: abc.DisposableBase | None = None
@@ -296,7 +296,7 @@ class _Merge(abc.ObserverBase[T], abc.DisposableBase, Generic[T, R]):
             return
         inner = _Inner(self)
         with self._lock:
-            self._inners.add(inner)
+            self._inners.append(inner)
         inner.attach(inner_source.subscribe(inner, scheduler=self._scheduler))
 
     def on_error(self, error: Exception) -> None:
@@ -318,7 +318,8 @@ class _Merge(abc.ObserverBase[T], abc.DisposableBase, Generic[T, R]):
 
     def inner_completed(self, inner: _Inner[R]) -> None:
         with self._lock:
-            self._inners.discard(inner)
+            if inner in self._inners:
+                self._inners.remove(inner)
             finished = self._source_done and not self._inners and not self._stopped
             if finished:
                 self._stopped = True
@@ -332,7 +333,7 @@ class _Merge(abc.ObserverBase[T], abc.DisposableBase, Generic[T, R]):
     def dispose(self) -> None:
         with self._lock:
             self._stopped = True
-            inners, self._inners = self._inners, set()
+            inners, self._inners = self._inners, []
             upstream, self._upstream = self._upstream, None
         if upstream is not None:
             upstream.dispose()
