@@ -5,6 +5,9 @@ The lesson's pattern, kept: a refresh-in-progress flag and a
 refresh; every request waits on the subject, filtered until the refresh has
 settled, `take(1)`, and `flat_map`ped into its retry.
 
+The operators are rx_auth's own `filter`, `take` and `flat_map`: they
+behave as reactivex's do, at a fraction of the cost per waiting request.
+
     401s:     --a--b-----c-------------
     state:    R-----------------S------     R refreshing, S settled
     retries:  ------------------abc----
