@@ -6,11 +6,14 @@ import asyncio
 import threading
 
 import pytest
+from reactivex import Observable
 
 from rx_auth import (
     SKIP_AUTH,
     HttpContext,
     HttpErrorResponse,
+    HttpEvent,
+    HttpHandler,
     HttpRequest,
     LoggedOut,
     RefreshFailed,
@@ -440,3 +443,58 @@ def test_an_early_refresh_that_cannot_help_fails_the_request(
 
     assert type(outcome.error) is expected
     assert h.pending() == []
+
+
+def test_signing_in_after_a_logout_sends_the_new_token_at_once() -> None:
+    h = Harness()
+    h.get()
+    h.answer_401()
+    h.refresh_request().flush({"error": "invalid_grant"}, status=400)
+    assert h.auth.tokens is None
+
+    asyncio.run(h.auth.sign_in(Tokens("signed-in", "refresh-9")))
+    outcome = h.get()
+    h.answer_ok()
+
+    assert outcome.values == [{"seen": "Bearer signed-in"}]
+    assert asyncio.run(h.store.load()) == Tokens("signed-in", "refresh-9")
+    assert len(h.refresh_calls()) == 1
+
+
+async def test_signing_in_during_a_refresh_wins_over_the_refresh() -> None:
+    # On an event loop the refresh runs as a task holding the store's lock;
+    # sign_in waits for the lock, and what it stores is what requests use.
+    asked: list[HttpRequest] = []
+    refresh_sent = asyncio.Event()
+
+    def watch(request: HttpRequest, next: HttpHandler) -> Observable[HttpEvent]:
+        if request.url == TOKEN_URL:
+            refresh_sent.set()
+        asked.append(request)
+        return next.handle(request)
+
+    h = Harness(inner=[watch])
+    await h.auth.sign_in(OLD)  # so that requests go out without a first read
+    outcomes = fire(h, 2)
+    h.answer_401()
+    await asyncio.wait_for(refresh_sent.wait(), 5)
+
+    signing_in = asyncio.ensure_future(h.auth.sign_in(Tokens("signed-in", "refresh-9")))
+    h.refresh_request().flush(NEW_BODY)
+    await asyncio.wait_for(signing_in, 5)
+    assert h.answer_ok() == 2  # the waiters were released by sign_in
+
+    assert all(o.values == [{"seen": "Bearer signed-in"}] for o in outcomes)
+    assert h.auth.tokens == Tokens("signed-in", "refresh-9")
+    assert await h.store.load() == Tokens("signed-in", "refresh-9")
+
+
+def test_signing_out_forgets_the_tokens_and_says_so() -> None:
+    h = Harness()
+    asyncio.run(h.auth.sign_out())
+
+    h.get()
+    (pending,) = h.pending()
+    assert "Authorization" not in pending.request.headers
+    assert asyncio.run(h.store.load()) is None
+    assert [type(e) for e in h.events] == [LoggedOut]

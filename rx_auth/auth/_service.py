@@ -190,6 +190,40 @@ class AuthService:
         current = self._current
         return current.tokens if current else None
 
+    async def sign_in(self, tokens: Tokens) -> None:
+        """Store `tokens` from a sign-in; requests send with them from now on.
+
+        Saving to the store directly works too, but the service would learn
+        of the new tokens only at the next 401.
+        """
+        async with self.store.lock():
+            await self.store.save(tokens)
+        self._adopt(tokens)
+
+    async def sign_out(self) -> None:
+        """Forget the tokens, here and in the store, and emit `LoggedOut`."""
+        async with self.store.lock():
+            await self.store.clear()
+        self._adopt(None)
+        self._emit(LoggedOut(time.monotonic()))
+        logger.info("logged out")
+
+    def _adopt(self, tokens: Tokens | None) -> None:
+        """Make `tokens` current, as a settled refresh would; under the lock."""
+        with self._lock:
+            previous = self._current
+            settled = previous.settled + 1 if previous else 1
+            due = self._refresh_due(tokens, just_issued=False)
+            self._current = Generation(tokens, settled, due)
+            self._last_error = None
+            # A refresh that finished under the store's lock just before is
+            # superseded: its waiters retry with these tokens instead.
+            job, self._job = self._job, None
+            self._refresh_in_progress = False
+            if job is not None and job.timer is not None:
+                job.timer.dispose()
+            self._refresh_token_subject.on_next(_Ready(self._current))
+
     def current(self) -> Generation | None:
         """The generation to send with now, or `None` if one must come first.
 
