@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -204,3 +205,66 @@ async def _serve(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+class ServerThread:
+    """The auth server on an event loop of its own thread, for sync tests."""
+
+    def __init__(self, server: AuthServer) -> None:
+        self.server = server
+        self.base = ""
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()))
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        assert self._ready.wait(BOUND), "the server did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._loop is not None
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(BOUND)
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self.server.running() as base:
+            self.base = base
+            self._ready.set()
+            await self._stop.wait()
+
+
+def test_a_program_without_an_event_loop_refreshes_once_for_its_burst() -> None:
+    server = AuthServer()
+    with ServerThread(server) as running, AiohttpBackend.in_thread() as backend:
+        base = running.base
+        auth = AuthService(
+            JsonRefreshEndpoint(f"{base}/api/auth/refresh"),
+            MemoryTokenStore(server.issue(expired=True)),
+        )
+        client = HttpClient(backend, [AuthInterceptor(auth, allowed_origins=[base])])
+        results: list[Any] = []
+        all_in = threading.Event()
+
+        def collect(value: Any) -> None:
+            results.append(value)
+            if len(results) == 3:
+                all_in.set()
+
+        for name in ("user", "notifications", "settings"):
+            client.get(f"{base}/api/{name}").subscribe(collect, collect)
+        assert all_in.wait(BOUND)
+        again = client.get(f"{base}/api/settings").run()
+
+    assert sorted(map(str, results)) == sorted(
+        map(
+            str,
+            [{"name": "Ada Lovelace", "id": 1815}, {"unread": 3}, {"theme": "dark"}],
+        )
+    )
+    assert again == {"theme": "dark"}
+    assert server.counters.refresh_calls == 1
