@@ -103,7 +103,8 @@ def _summarize(stats: pstats.Stats, profile: Profile) -> None:
 def _entries(stats: pstats.Stats) -> dict[tuple[str, int, str], tuple[Any, ...]]:
     # `Stats.stats` is documented only by its use in pstats itself:
     # (file, line, function) -> (primitive calls, calls, own, cumulative, callers)
-    entries: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    raw: Any = getattr(stats, "stats")  # noqa: B009 - not in the type stubs
+    entries: dict[tuple[str, int, str], tuple[Any, ...]] = raw
     return entries
 
 
