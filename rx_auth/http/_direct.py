@@ -153,21 +153,24 @@ class _Guard(abc.ObserverBase[T], abc.DisposableBase, Generic[T]):
             observer.on_next(value)
 
     def on_error(self, error: Exception) -> None:
-        # Let go of the observer first: nothing more will be delivered, and
-        # the cycles it may close through the source need no collector.
+        # Let go of the observer and the source's subscription first: nothing
+        # more will be delivered, and the cycles they may close through a
+        # source made by reactivex then need no collector.
         observer, self._observer = self._observer, None
+        self._inner = None
         if observer is not None:
             observer.on_error(error)
 
     def on_completed(self) -> None:
         observer, self._observer = self._observer, None
+        self._inner = None
         if observer is not None:
             observer.on_completed()
 
     def attach(self, inner: abc.DisposableBase) -> None:
         if self._disposed:
             inner.dispose()  # disposed while the source was still subscribing
-        else:
+        elif self._observer is not None:  # not ended while subscribing
             self._inner = inner
 
     def dispose(self) -> None:

@@ -363,11 +363,13 @@ class _Inner(abc.ObserverBase[R], abc.DisposableBase, Generic[R]):
     def on_error(self, error: Exception) -> None:
         if not self._done:
             self._done = True
+            self._subscription = None
             self._merge.on_error(error)
 
     def on_completed(self) -> None:
         if not self._done:
             self._done = True
+            self._subscription = None
             self._merge.inner_completed(self)
 
     def dispose(self) -> None:
